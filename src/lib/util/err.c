@@ -34,11 +34,17 @@ void anchor_err_set(struct anchor_err *err, const char *fmt, ...)
 void anchor_err_prefix(struct anchor_err *err, const char *prefix)
 {
     char tmp[ANCHOR_ERR_MAX];
+    size_t plen;
 
     if (err == NULL)
         return;
-    (void)snprintf(tmp, sizeof(tmp), "%s: %s", prefix, err->msg);
-    memcpy(err->msg, tmp, sizeof(tmp));
+    /* Built by hand: the joined text may be cut, which snprintf warns of. */
+    memcpy(tmp, err->msg, sizeof(tmp));
+    plen = strnlen(prefix, sizeof(err->msg) - 3);
+    memcpy(err->msg, prefix, plen);
+    memcpy(err->msg + plen, ": ", 2);
+    memcpy(err->msg + plen + 2, tmp, sizeof(err->msg) - plen - 3);
+    err->msg[sizeof(err->msg) - 1] = '\0';
 }
 
 const char *anchor_err_msg(const struct anchor_err *err)
