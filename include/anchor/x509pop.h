@@ -41,15 +41,15 @@
 #include "anchor/attrs.h"
 #include "anchor/common.h"
 
-#define ANCHOR_X509POP_TYPE                     "x509pop"
-#define ANCHOR_X509POP_NONCE_LEN                32
-#define ANCHOR_X509POP_EXPORTER_LEN             32
-#define ANCHOR_X509POP_SIGNED_LABEL             "anchor x509pop v1"
+#define ANCHOR_X509POP_TYPE                      "x509pop"
+#define ANCHOR_X509POP_NONCE_LEN                 32
+#define ANCHOR_X509POP_EXPORTER_LEN              32
+#define ANCHOR_X509POP_SIGNED_LABEL              "anchor x509pop v1"
 #define ANCHOR_X509POP_DEFAULT_MAX_INTERMEDIATES 4
-#define ANCHOR_X509POP_DEFAULT_MAX_RSA_KEY_SIZE 8192
+#define ANCHOR_X509POP_DEFAULT_MAX_RSA_KEY_SIZE  8192
 /* Bounds on untrusted input, checked before any parsing. */
-#define ANCHOR_X509POP_MAX_CERT_BYTES     (64 * 1024)
-#define ANCHOR_X509POP_MAX_EVIDENCE_BYTES (1024 * 1024)
+#define ANCHOR_X509POP_MAX_CERT_BYTES      (64 * 1024)
+#define ANCHOR_X509POP_MAX_EVIDENCE_BYTES  (1024 * 1024)
 #define ANCHOR_X509POP_MAX_SIGNATURE_BYTES 2048
 
 /* --- server: configuration ------------------------------------------------ */
@@ -62,14 +62,15 @@ struct anchor_x509pop_config;
  * max_rsa_key_size > 0. The result has one reference; see _up_ref/_free. */
 ANCHOR_API ANCHOR_WUR int anchor_x509pop_config_new(struct anchor_x509pop_config **out,
                                                     const char *ca_pem, size_t ca_pem_len,
-                                                    long max_intermediates,
-                                                    long max_rsa_key_size,
+                                                    long max_intermediates, long max_rsa_key_size,
                                                     struct anchor_err *err);
 /* Takes another reference and returns cfg. Thread-safe. */
 ANCHOR_API struct anchor_x509pop_config *
 anchor_x509pop_config_up_ref(struct anchor_x509pop_config *cfg);
 /* Drops one reference; frees on the last. Accepts NULL. */
 ANCHOR_API void anchor_x509pop_config_free(struct anchor_x509pop_config *cfg);
+/* The limits and the number of caCerts certificates the configuration was
+ * built with. */
 ANCHOR_API long anchor_x509pop_config_max_intermediates(const struct anchor_x509pop_config *cfg);
 ANCHOR_API long anchor_x509pop_config_max_rsa_key_size(const struct anchor_x509pop_config *cfg);
 ANCHOR_API size_t anchor_x509pop_config_ca_count(const struct anchor_x509pop_config *cfg);
@@ -85,8 +86,18 @@ struct anchor_x509pop_evidence;
 ANCHOR_API ANCHOR_WUR int anchor_x509pop_evidence_parse(struct anchor_x509pop_evidence **out,
                                                         const uint8_t *buf, size_t len,
                                                         struct anchor_err *err);
+/* Loads the chain an agent would present, strictly, without its key: the
+ * certificate file (leaf first; intermediates may follow it) and an optional
+ * intermediates file (NULL: none), each PEM holding only CERTIFICATE blocks.
+ * Writes the evidence wire form into a new buffer the caller frees with
+ * free(). Used by `anchorctl x509pop check`. */
+ANCHOR_API ANCHOR_WUR int anchor_x509pop_evidence_from_files(uint8_t **out, size_t *out_len,
+                                                             const char *cert_path,
+                                                             const char *intermediates_path,
+                                                             struct anchor_err *err);
 /* Number of certificates (leaf + intermediates). */
 ANCHOR_API size_t anchor_x509pop_evidence_count(const struct anchor_x509pop_evidence *ev);
+/* Frees the result of anchor_x509pop_evidence_parse. Accepts NULL. */
 ANCHOR_API void anchor_x509pop_evidence_free(struct anchor_x509pop_evidence *ev);
 
 struct anchor_x509pop_verified;
@@ -106,6 +117,14 @@ ANCHOR_API const struct anchor_attrs *
 anchor_x509pop_verified_attrs(const struct anchor_x509pop_verified *v);
 /* Lowercase hex SHA-1 of the leaf's DER (40 characters). Borrowed. */
 ANCHOR_API const char *anchor_x509pop_verified_fingerprint(const struct anchor_x509pop_verified *v);
+/* A one-line description of the verified leaf for operators, e.g.
+ *   subject="CN=node-1" issuer="CN=Intermediate" key=EC P-256
+ *   not_after=2027-01-01T00:00:00Z chain=3
+ * (chain: certificates of the verified path, anchor included), in a new
+ * string the caller frees with free(). Not needed per login. */
+ANCHOR_API ANCHOR_WUR int anchor_x509pop_verified_describe(const struct anchor_x509pop_verified *v,
+                                                           char **out, struct anchor_err *err);
+/* Frees the result of anchor_x509pop_verify. Accepts NULL. */
 ANCHOR_API void anchor_x509pop_verified_free(struct anchor_x509pop_verified *v);
 
 /* --- challenge and proof --------------------------------------------------- */
@@ -136,12 +155,10 @@ ANCHOR_API ANCHOR_WUR int anchor_x509pop_proof_encode(uint8_t **out, size_t *out
  * whose channel binding is exporter. Refuses an agent nonce that is missing,
  * not 32 bytes, or equal to the server nonce. Failure: "failed to verify
  * signature" with a detail. */
-ANCHOR_API ANCHOR_WUR int
-anchor_x509pop_proof_verify(const struct anchor_x509pop_verified *v,
-                            const uint8_t server_nonce[ANCHOR_X509POP_NONCE_LEN],
-                            const struct anchor_x509pop_proof *proof,
-                            const uint8_t exporter[ANCHOR_X509POP_EXPORTER_LEN],
-                            struct anchor_err *err);
+ANCHOR_API ANCHOR_WUR int anchor_x509pop_proof_verify(
+    const struct anchor_x509pop_verified *v, const uint8_t server_nonce[ANCHOR_X509POP_NONCE_LEN],
+    const struct anchor_x509pop_proof *proof, const uint8_t exporter[ANCHOR_X509POP_EXPORTER_LEN],
+    struct anchor_err *err);
 
 /* --- agent: credential ------------------------------------------------------ */
 
@@ -168,6 +185,7 @@ anchor_x509pop_credential_prove(const struct anchor_x509pop_credential *cred,
                                 const uint8_t server_nonce[ANCHOR_X509POP_NONCE_LEN],
                                 const uint8_t exporter[ANCHOR_X509POP_EXPORTER_LEN], uint8_t **out,
                                 size_t *out_len, struct anchor_err *err);
+/* Frees the credential (the private key with it). Accepts NULL. */
 ANCHOR_API void anchor_x509pop_credential_free(struct anchor_x509pop_credential *cred);
 
 #endif
