@@ -3,14 +3,15 @@
 #   make test   installs what is missing, builds with -Werror under
 #               AddressSanitizer + UndefinedBehaviorSanitizer, checks the
 #               format, and runs every test (unit, fuzz corpora, end to end)
-# Other targets: build (release build), fuzz (libFuzzer, clang), bench, format.
+# Other targets: build (release build), lint (cppcheck + clang-tidy), fuzz
+# (libFuzzer, clang; FUZZ_SECONDS per target), bench, format.
 JOBS ?= $(shell nproc)
 TEST_DIR := build/test
 REL_DIR := build/release
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build demo test test-build check-format format fuzz bench clean
+.PHONY: deps build demo test test-build check-format format lint fuzz bench clean
 
 deps:
 	@scripts/install-deps
@@ -27,6 +28,7 @@ test-build: deps
 	@cmake --build $(TEST_DIR) -j$(JOBS)
 
 test: test-build check-format
+	@scripts/lint
 	@cd $(TEST_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j$(JOBS)
 
@@ -35,6 +37,9 @@ check-format:
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+lint: test-build
+	@scripts/lint --tidy $(TEST_DIR)
 
 fuzz: deps
 	@CC=clang-14 cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANCHOR_FUZZ=ON -DANCHOR_SANITIZE=ON >/dev/null

@@ -83,7 +83,7 @@ int anchor__key_check_supported(const EVP_PKEY *key, struct anchor_err *err)
     default:
         break;
     }
-    for (i = 0; name[i] != '\0' && i < sizeof(up) - 1; i++)
+    for (i = 0; i < sizeof(up) - 1 && name[i] != '\0'; i++)
         up[i] = (char)toupper((unsigned char)name[i]);
     up[i] = '\0';
     FAIL(err, "unsupported key type %s", up);
