@@ -16,6 +16,7 @@
 #include "util/check.h"
 
 #include <event2/bufferevent_ssl.h>
+#include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -212,7 +213,6 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     char reason[160];
     char why[256];
 
-    (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         if (io->ops->on_connected != NULL && io->ops->on_connected(io) != 0) {
             anchor__rpc_io_kill(io, io->why[0] ? io->why : "connection refused");
@@ -222,7 +222,23 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_EOF) {
-        anchor__rpc_io_kill(io, "connection closed by peer");
+        /* Over TLS a refused or reset connect surfaces as EOF; the socket's
+         * pending error tells the operator the real cause. */
+        int se = 0;
+        socklen_t sl = sizeof(se);
+        evutil_socket_t fd = bufferevent_getfd(bev);
+
+        if (!io->started && fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &se, &sl) == 0 &&
+            se == 0)
+            se = EVUTIL_SOCKET_ERROR(); /* libevent may have taken SO_ERROR already */
+        if (!io->started && (se == ECONNREFUSED || se == ECONNRESET || se == ETIMEDOUT ||
+                             se == EHOSTUNREACH || se == ENETUNREACH)) {
+            (void)snprintf(why, sizeof(why), "connect failed: %s", strerror(se));
+            anchor__rpc_io_kill(io, why);
+            return;
+        }
+        anchor__rpc_io_kill(io, io->started ? "connection closed by peer"
+                                            : "connect failed: connection closed by peer");
         return;
     }
     if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
