@@ -4,29 +4,14 @@
  * when it frames, it is verified against a fixed anchor at a fixed time
  * with trust domain example.org, so chain building, the leaf checks and the
  * attribute extraction (CN, serial, URI SANs) all see fuzzed certificates.
- * Seeds: real chains issued by the embedded root (fuzz/corpus/x509pop_evidence).
+ * Seeds: real chains issued by the fixture root of fixtures.h
+ * (fuzz/corpus/x509pop_evidence).
  */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "anchor/x509pop.h"
-
-/* A fixed test root (EC P-256, valid 2026-2046), made with `openssl req`. */
-static const char ROOT_PEM[] = "-----BEGIN CERTIFICATE-----\n"
-                               "MIIBujCCAV+gAwIBAgIUdtIUMhDIenxCd1z4TgcG63VL8w4wCgYIKoZIzj0EAwIw\n"
-                               "KjEUMBIGA1UECgwLYW5jaG9yLWZ1enoxEjAQBgNVBAMMCUZ1enogUm9vdDAeFw0y\n"
-                               "NjEyMDMxNjQyNDRaFw00NjExMjgxNjQyNDRaMCoxFDASBgNVBAoMC2FuY2hvci1m\n"
-                               "dXp6MRIwEAYDVQQDDAlGdXp6IFJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC\n"
-                               "AARgTkS4qLkR3Ki5jMkC6k9NIvdnwqfyAYV7yv4TEO+nI7ozvsgQTedjaAE9VIWJ\n"
-                               "ePnYIX4Tzlj3kA1ngAZcFkTeo2MwYTAfBgNVHSMEGDAWgBQ/xQ0QS/mWIF0BaZ1q\n"
-                               "vDhRRUvppDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIBBjAdBgNVHQ4E\n"
-                               "FgQUP8UNEEv5liBdAWmdarw4UUVL6aQwCgYIKoZIzj0EAwIDSQAwRgIhAKaDCdRs\n"
-                               "fAthBtoTKipjOPfLUhqW7yzJpbhIB6CZ/V6WAiEAkH4EjYfNV6UL2t0TxPfFh13h\n"
-                               "Uf9DEMvYT0R3Bf2dY28=\n"
-                               "-----END CERTIFICATE-----\n";
-
-/* 2035-01-01T00:00:00Z, inside the validity of the seed chains. */
-#define FUZZ_TIME ((time_t)2051222400)
+#include "fixtures.h"
 
 static struct anchor_x509pop_config *config(void)
 {
